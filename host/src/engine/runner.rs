@@ -1,0 +1,589 @@
+//! Runs one instance in its own wasmtime store: from the start, replaying its
+//! journal, until it ends, is cancelled, or is evicted while parked.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store as WasmStore, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::layover::workflow::{context, types, waits};
+use super::sandbox::{Capture, JournaledClock, Limiter, SeededRandom};
+use super::{EPOCH_TICK, Engine};
+use crate::blocking;
+use crate::checkpoint::Checkpoints;
+use crate::error::{Error, Result};
+use crate::journal::{Lookup, Replay, describe};
+use crate::model::{
+    Effect, Ending, InstanceRecord, LogLevel, TaskOutcome, TaskSpec, WaitOutcome, WaitRequest,
+    now_ms,
+};
+use crate::store::{Began, Resolution, Store};
+
+/// What wakes a parked instance.
+#[derive(Debug, Clone)]
+pub enum Signal {
+    Resolved(Resolution),
+    Cancelled,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The instance completed or failed, and that is stored.
+    Finished,
+    /// The instance was parked and dropped from memory; its journal resumes it.
+    Evicted,
+    /// The instance was cancelled, or another runner owns it.
+    Stopped,
+    /// A host fault, such as a failed database write, stopped the run. The
+    /// instance is left as stored and runs again at the next host start.
+    Faulted,
+}
+
+/// The services a runner reports to.
+pub struct RunContext {
+    pub store: Arc<dyn Store>,
+    pub checkpoints: Checkpoints,
+    /// Woken when a wait with a timer is stored, so the scheduler looks again.
+    pub timers: Notify,
+    /// Instances parked in memory right now.
+    pub parked: AtomicUsize,
+}
+
+/// Why a host call ended the run with a trap.
+#[derive(Debug)]
+enum Abort {
+    Cancelled,
+    Evicted,
+    Fenced,
+    /// The instance fails with this message: non-determinism, a broken limit
+    /// or a bad argument.
+    Fail(String),
+    Fault(Error),
+}
+
+/// The data of an instance's wasmtime store.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    id: String,
+    engine: Arc<Engine>,
+    context: Arc<RunContext>,
+    replay: Replay,
+    step: u32,
+    clock: JournaledClock,
+    effects: Vec<Effect>,
+    field_names: BTreeSet<String>,
+    stdout: Capture,
+    stderr: Capture,
+    signals: mpsc::UnboundedReceiver<Signal>,
+    abort: Option<Abort>,
+    cpu_ticks: u64,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Derives the instance's random seed from its id, so that every replay of
+/// the instance reads the same random bytes.
+fn seed_for(id: &str) -> u64 {
+    let digest = super::content_hash(id.as_bytes());
+    u64::from_str_radix(&digest["sha256:".len().."sha256:".len() + 16], 16).unwrap_or(0)
+}
+
+impl InstanceState {
+    fn new(
+        engine: Arc<Engine>,
+        context: Arc<RunContext>,
+        record: &InstanceRecord,
+        replay: Replay,
+        signals: mpsc::UnboundedReceiver<Signal>,
+    ) -> Self {
+        let limits = engine.limits().clone();
+        let clock = JournaledClock::new(replay.started_at);
+        let stdout = Capture::new(limits.captured_output_bytes);
+        let stderr = Capture::new(limits.captured_output_bytes);
+        let seed = seed_for(&record.id);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
+            .secure_random(SeededRandom::new(seed))
+            .insecure_random(SeededRandom::new(seed.rotate_left(17)))
+            .insecure_random_seed(u128::from(seed))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                memory_bytes: limits.memory_bytes,
+                table_elements: limits.table_elements,
+                instances: limits.instances,
+                tables: limits.instances,
+                memories: limits.instances,
+                exceeded: None,
+            },
+            id: record.id.clone(),
+            engine,
+            context,
+            replay,
+            step: 0,
+            clock,
+            effects: Vec::new(),
+            field_names: BTreeSet::new(),
+            stdout,
+            stderr,
+            signals,
+            abort: None,
+            cpu_ticks: 0,
+        }
+    }
+
+    /// Records why the run must end and returns the trap that ends it.
+    fn abort(&mut self, abort: Abort) -> wasmtime::Error {
+        let message = match &abort {
+            Abort::Cancelled => "instance cancelled".to_owned(),
+            Abort::Evicted => "instance evicted".to_owned(),
+            Abort::Fenced => "instance is owned by another runner".to_owned(),
+            Abort::Fail(message) => message.clone(),
+            Abort::Fault(error) => error.to_string(),
+        };
+        self.abort = Some(abort);
+        wasmtime::Error::msg(message)
+    }
+
+    /// Takes the effects since the last commit, with captured output as log
+    /// lines.
+    fn take_effects(&mut self) -> Vec<Effect> {
+        let mut effects = std::mem::take(&mut self.effects);
+        for (level, capture) in [
+            (LogLevel::Stdout, &self.stdout),
+            (LogLevel::Stderr, &self.stderr),
+        ] {
+            for message in capture.take_lines() {
+                effects.push(Effect::Log { level, message });
+            }
+        }
+        effects
+    }
+
+    /// Makes a wait-state call: answered from the journal during a replay,
+    /// otherwise stored, and then waited on.
+    async fn wait(&mut self, request: WaitRequest) -> wasmtime::Result<WaitOutcome> {
+        let step = self.step;
+        self.cpu_ticks = 0;
+        let effects = self.take_effects();
+        match self.replay.lookup(step, &request) {
+            Lookup::Mismatch(recorded) => {
+                let message = format!(
+                    "non-determinism at step {step}: the journal recorded {} but the workflow \
+                     now calls {}; an instance must make the same wait-state calls on replay, \
+                     so change workflows by uploading a new version",
+                    describe(recorded),
+                    describe(&request)
+                );
+                Err(self.abort(Abort::Fail(message)))
+            }
+            Lookup::Resolved(outcome, at) => {
+                let outcome = outcome.clone();
+                self.clock.advance_to(at);
+                self.step += 1;
+                Ok(outcome)
+            }
+            Lookup::Open => self.park(step).await,
+            Lookup::New => self.begin(step, request, effects).await,
+        }
+    }
+
+    async fn begin(
+        &mut self,
+        step: u32,
+        request: WaitRequest,
+        effects: Vec<Effect>,
+    ) -> wasmtime::Result<WaitOutcome> {
+        let store = self.context.store.clone();
+        let id = self.id.clone();
+        let stored = request.clone();
+        let began = blocking(move || store.begin_wait(&id, step, &stored, effects, now_ms())).await;
+        self.replay.record(request);
+        match began {
+            Ok(Began::Resolved { outcome, at }) => {
+                self.replay.resolve(step, outcome.clone(), at);
+                self.clock.advance_to(at);
+                self.step += 1;
+                Ok(outcome)
+            }
+            Ok(Began::Parked(wait)) => {
+                tracing::debug!(instance = %self.id, step, kind = wait.request.kind(), "parked");
+                if wait.due.is_some() {
+                    self.context.timers.notify_one();
+                }
+                self.context.checkpoints.reached(&self.id);
+                self.park(step).await
+            }
+            Err(error) if error.code == "instance_fenced" => Err(self.abort(Abort::Fenced)),
+            Err(error) => Err(self.abort(Abort::Fault(error))),
+        }
+    }
+
+    /// Waits in memory for the resolution of the wait at `step`, until the
+    /// idle time of the residency settings passes.
+    async fn park(&mut self, step: u32) -> wasmtime::Result<WaitOutcome> {
+        let residency = self.engine.residency().clone();
+        let parked = self.context.parked.fetch_add(1, Ordering::Relaxed) + 1;
+        let idle = if parked > residency.max_parked {
+            Duration::ZERO
+        } else {
+            residency.idle
+        };
+        let deadline = tokio::time::sleep(idle);
+        tokio::pin!(deadline);
+        let result = loop {
+            tokio::select! {
+                signal = self.signals.recv() => match signal {
+                    Some(Signal::Resolved(resolution)) if resolution.step == step => {
+                        break Ok(resolution);
+                    }
+                    // A resolution the journal already answered.
+                    Some(Signal::Resolved(_)) => continue,
+                    Some(Signal::Cancelled) => break Err(Abort::Cancelled),
+                    None => break Err(Abort::Evicted),
+                },
+                () = &mut deadline => break Err(Abort::Evicted),
+            }
+        };
+        self.context.parked.fetch_sub(1, Ordering::Relaxed);
+        match result {
+            Ok(resolution) => {
+                self.replay
+                    .resolve(step, resolution.outcome.clone(), resolution.at);
+                self.clock.advance_to(resolution.at);
+                self.step += 1;
+                self.cpu_ticks = 0;
+                Ok(resolution.outcome)
+            }
+            Err(abort) => Err(self.abort(abort)),
+        }
+    }
+
+    fn fail(&mut self, message: String) -> wasmtime::Error {
+        self.abort(Abort::Fail(message))
+    }
+
+    fn parse_json(&mut self, what: &str, text: &str) -> wasmtime::Result<Value> {
+        serde_json::from_str(text)
+            .map_err(|error| self.fail(format!("{what} is not valid JSON: {error}")))
+    }
+}
+
+impl types::Host for InstanceState {}
+
+impl waits::Host for InstanceState {
+    async fn human_task(&mut self, task: types::Task) -> wasmtime::Result<types::TaskResult> {
+        let form = self.parse_json("the human-task form", &task.form)?;
+        if task.actions.is_empty() {
+            return Err(self.fail(format!(
+                "human-task {:?} has no actions; give it at least one",
+                task.title
+            )));
+        }
+        if task.assignee.is_none() && task.group.is_none() {
+            return Err(self.fail(format!(
+                "human-task {:?} has neither an assignee nor a group, so nobody could see it",
+                task.title
+            )));
+        }
+        let spec = TaskSpec {
+            title: task.title,
+            actions: task.actions,
+            assignee: task.assignee,
+            group: task.group,
+            form,
+            timeout_ms: task.timeout_ms,
+        };
+        match self.wait(WaitRequest::HumanTask(spec)).await? {
+            WaitOutcome::TaskCompleted(TaskOutcome { action, data, by }) => {
+                Ok(types::TaskResult::Completed(types::TaskOutcome {
+                    action,
+                    data: data.to_string(),
+                    by,
+                }))
+            }
+            WaitOutcome::TaskExpired => Ok(types::TaskResult::TimedOut),
+            other => Err(self.fail(format!("human-task resolved with {other:?}"))),
+        }
+    }
+
+    async fn sleep(&mut self, duration_ms: u64) -> wasmtime::Result<()> {
+        self.wait(WaitRequest::Sleep { duration_ms }).await?;
+        Ok(())
+    }
+
+    async fn await_message(
+        &mut self,
+        name: String,
+        timeout_ms: Option<u64>,
+    ) -> wasmtime::Result<types::MessageResult> {
+        if name.is_empty() || name.len() > 128 {
+            return Err(self.fail(format!(
+                "await-message name {name:?} is invalid; use 1 to 128 bytes"
+            )));
+        }
+        match self.wait(WaitRequest::Message { name, timeout_ms }).await? {
+            WaitOutcome::MessageReceived { payload } => {
+                Ok(types::MessageResult::Received(payload.to_string()))
+            }
+            WaitOutcome::MessageTimedOut => Ok(types::MessageResult::TimedOut),
+            other => Err(self.fail(format!("await-message resolved with {other:?}"))),
+        }
+    }
+}
+
+/// Longest log line kept; the rest is cut.
+const MAX_LOG_LINE: usize = 8 << 10;
+
+fn valid_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl context::Host for InstanceState {
+    fn instance_id(&mut self) -> wasmtime::Result<String> {
+        Ok(self.id.clone())
+    }
+
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.clock.now_ms())
+    }
+
+    fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            types::LogLevel::Debug => LogLevel::Debug,
+            types::LogLevel::Info => LogLevel::Info,
+            types::LogLevel::Warn => LogLevel::Warn,
+            types::LogLevel::Error => LogLevel::Error,
+        };
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        self.effects.push(Effect::Log { level, message });
+        Ok(())
+    }
+
+    fn set_field(&mut self, name: String, value: String) -> wasmtime::Result<Result<(), String>> {
+        let limits = self.engine.limits();
+        if !valid_field_name(&name) {
+            return Ok(Err(format!(
+                "field name {name:?} is invalid; use 1 to 64 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        if value.len() > limits.field_bytes {
+            return Ok(Err(format!(
+                "field {name:?} is {} bytes, over the limit of {} bytes",
+                value.len(),
+                limits.field_bytes
+            )));
+        }
+        if !self.field_names.contains(&name) && self.field_names.len() >= limits.fields {
+            return Ok(Err(format!(
+                "the instance already has {} fields, the limit",
+                limits.fields
+            )));
+        }
+        let value: Value = match serde_json::from_str(&value) {
+            Ok(value) => value,
+            Err(error) => return Ok(Err(format!("field {name:?} is not valid JSON: {error}"))),
+        };
+        self.field_names.insert(name.clone());
+        self.effects.push(Effect::Field { name, value });
+        Ok(Ok(()))
+    }
+}
+
+/// Runs an instance until it ends, is cancelled or is evicted. Returns the
+/// signal receiver so that the caller can run the instance again.
+pub async fn run_instance(
+    engine: Arc<Engine>,
+    context: Arc<RunContext>,
+    id: String,
+    signals: mpsc::UnboundedReceiver<Signal>,
+) -> (RunEnd, mpsc::UnboundedReceiver<Signal>) {
+    let store = context.store.clone();
+    let loading_engine = engine.clone();
+    let loading_id = id.clone();
+    let loaded = blocking(move || {
+        let Some(record) = store.instance(&loading_id)? else {
+            return Ok(None);
+        };
+        if record.status.is_final() {
+            return Ok(None);
+        }
+        let journal = store.journal(&loading_id)?;
+        let ready = loading_engine.ready(store.as_ref(), &record.workflow, record.version);
+        Ok(Some((record, journal, ready)))
+    })
+    .await;
+
+    let (record, journal, ready) = match loaded {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return (RunEnd::Finished, signals),
+        Err(error) => {
+            tracing::error!(instance = %id, %error, "cannot load instance");
+            return (RunEnd::Faulted, signals);
+        }
+    };
+    let pre = match ready {
+        Ok(pre) => pre,
+        Err(error) => {
+            tracing::error!(instance = %id, %error, "cannot load the instance's component");
+            let ending = Ending::Failed(format!("cannot load the workflow component: {error}"));
+            let end = finish(&context, &id, ending, Vec::new()).await;
+            return (end, signals);
+        }
+    };
+
+    let replay = Replay::from_journal(&journal);
+    let state = InstanceState::new(engine.clone(), context.clone(), &record, replay, signals);
+    let mut store = WasmStore::new(&pre.engine().clone(), state);
+    store.limiter(|state| &mut state.limiter);
+    let tick_limit =
+        (engine.limits().cpu_between_waits.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    let cpu_limit = engine.limits().cpu_between_waits;
+    store.epoch_deadline_callback(move |mut store| {
+        let state = store.data_mut();
+        state.cpu_ticks += 1;
+        if state.cpu_ticks > tick_limit {
+            state.abort = Some(Abort::Fail(format!(
+                "CPU time limit exceeded: the workflow ran for more than {cpu_limit:?} without \
+                 reaching a wait state"
+            )));
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store.set_epoch_deadline(1);
+
+    let input = record.input.to_string();
+    let result = match pre.instantiate_async(&mut store).await {
+        Ok(workflow) => workflow.call_run(&mut store, &input).await,
+        Err(error) => Err(error),
+    };
+    let stack_bytes = engine.limits().wasm_stack_bytes;
+    let mut state = store.into_data();
+
+    let ending = match result {
+        Ok(returned) => match state.check_replay_finished() {
+            Some(message) => Ending::Failed(message),
+            None => state.ending(returned),
+        },
+        Err(error) => match state.abort.take() {
+            Some(Abort::Cancelled | Abort::Fenced) => return (RunEnd::Stopped, state.signals),
+            Some(Abort::Evicted) => return (RunEnd::Evicted, state.signals),
+            Some(Abort::Fault(fault)) => {
+                tracing::error!(instance = %id, error = %fault, "instance run stopped by a host fault");
+                return (RunEnd::Faulted, state.signals);
+            }
+            Some(Abort::Fail(message)) => Ending::Failed(message),
+            None => Ending::Failed(trap_message(&error, &state.limiter, stack_bytes)),
+        },
+    };
+    let effects = state.take_effects();
+    let end = finish(&context, &id, ending, effects).await;
+    (end, state.signals)
+}
+
+impl InstanceState {
+    /// Returns a non-determinism error when the workflow returned while the
+    /// journal recorded more wait-state calls.
+    fn check_replay_finished(&self) -> Option<String> {
+        let recorded = self.replay.waits.get(self.step as usize)?;
+        Some(format!(
+            "non-determinism at step {}: the journal recorded {} but the workflow now returns",
+            self.step,
+            describe(&recorded.request)
+        ))
+    }
+
+    fn ending(&self, returned: Result<String, String>) -> Ending {
+        let limit = self.engine.limits().document_bytes;
+        match returned {
+            Ok(output) if output.len() > limit => Ending::Failed(format!(
+                "output limit exceeded: the workflow returned {} bytes, the limit is {limit} bytes",
+                output.len()
+            )),
+            Ok(output) => match serde_json::from_str(&output) {
+                Ok(output) => Ending::Completed(output),
+                Err(error) => {
+                    Ending::Failed(format!("the workflow output is not valid JSON: {error}"))
+                }
+            },
+            Err(message) => Ending::Failed(message),
+        }
+    }
+}
+
+/// Describes a trap for the instance's error, naming the limit it broke.
+fn trap_message(error: &wasmtime::Error, limiter: &Limiter, stack_bytes: usize) -> String {
+    if let Some(exceeded) = &limiter.exceeded {
+        return exceeded.clone();
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => {
+            format!("stack limit exceeded: the workflow's call stack grew past {stack_bytes} bytes")
+        }
+        Some(trap) => format!("the workflow trapped: {trap}"),
+        None => format!("the workflow failed: {error:#}"),
+    }
+}
+
+async fn finish(
+    context: &Arc<RunContext>,
+    id: &str,
+    ending: Ending,
+    effects: Vec<Effect>,
+) -> RunEnd {
+    let store = context.store.clone();
+    let owned_id = id.to_owned();
+    let described = match &ending {
+        Ending::Completed(_) => "completed".to_owned(),
+        Ending::Failed(error) => format!("failed: {error}"),
+    };
+    let stored = blocking(move || store.finish(&owned_id, ending, effects, now_ms())).await;
+    match stored {
+        Ok(()) => {
+            tracing::info!(instance = %id, "instance {described}");
+            context.checkpoints.reached(id);
+            RunEnd::Finished
+        }
+        Err(error) if error.code == "instance_fenced" => RunEnd::Stopped,
+        Err(error) => {
+            tracing::error!(instance = %id, %error, "cannot store the end of the instance");
+            RunEnd::Faulted
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: each one drives a real `layover serve` process over
+//! HTTP, on a redb file in a temporary folder, with components built from
+//! `workflows/`.
+
+mod api;
+mod expense;
+mod order;
+mod restart;
+mod support;
