@@ -72,7 +72,52 @@ pub fn router(runtime: Arc<Runtime>, config: &ApiConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.json_bytes))
         .merge(uploads)
         .fallback(route_not_found)
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(AppState { runtime })
+}
+
+/// Rewrites the plain-text errors that axum's extractors and router produce
+/// (a body over its limit, a method the route does not take) into the API's
+/// JSON error shape, so that every error has one form.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 64 << 10).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is over the size limit of this call".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take that method; docs/api.md lists the routes".to_owned(),
+        ),
+        StatusCode::NOT_FOUND => ("route_not_found", "no such route".to_owned()),
+        _ if status.is_server_error() => {
+            tracing::error!(%status, body = %text, "request failed");
+            ("internal", "internal error; the host log has the details".to_owned())
+        }
+        _ => ("invalid_request", format!("the request is invalid: {text}")),
+    };
+    let body = json!({ "error": { "code": code, "message": message } });
+    let mut rewritten = (status, Json(body)).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        rewritten.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    rewritten
 }
 
 impl IntoResponse for Error {
