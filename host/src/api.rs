@@ -151,8 +151,11 @@ async fn route_not_found() -> Error {
     )
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// Returns `ok` with the number of instances in memory: `runners` have a
+/// task in the host, `parked` of those wait at a wait state.
+async fn health(State(state): State<AppState>) -> Json<Value> {
+    let (runners, parked) = state.runtime.resident();
+    Json(json!({ "status": "ok", "runners": runners, "parked": parked }))
 }
 
 // ---- request parsing ----

@@ -75,6 +75,17 @@ impl Runtime {
         &self.engine
     }
 
+    /// Returns how many instances have a runner, and how many of those are
+    /// parked in memory.
+    pub fn resident(&self) -> (usize, usize) {
+        let runners = self.runners.lock().expect("runner lock poisoned").len();
+        let parked = self
+            .context
+            .parked
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (runners, parked)
+    }
+
     pub(crate) fn context(&self) -> &Arc<RunContext> {
         &self.context
     }
