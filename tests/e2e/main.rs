@@ -3,6 +3,7 @@
 //! `workflows/`.
 
 mod api;
+mod durability;
 mod expense;
 mod order;
 mod restart;

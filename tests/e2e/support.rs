@@ -44,6 +44,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts a server on a fresh database in `dir`.
+    pub fn start(dir: &Path) -> Server {
+        Self::start_with(dir, &[])
+    }
+
     /// Starts a server on the database in `dir` with extra `serve` flags.
     pub fn start_with(dir: &Path, args: &[&str]) -> Server {
         let mut server = Server {
