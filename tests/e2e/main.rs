@@ -3,8 +3,10 @@
 //! `workflows/`.
 
 mod api;
+mod crash;
 mod durability;
 mod expense;
 mod order;
 mod restart;
+mod sandbox;
 mod support;

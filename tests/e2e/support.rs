@@ -101,9 +101,23 @@ impl Server {
     /// Kills the server with SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().expect("kill layover");
+            // The process may already be dead from `crash`, so only the
+            // wait must succeed.
+            let _ = child.kill();
             child.wait().expect("reap layover");
         }
+    }
+
+    /// Sends SIGKILL to the server while other threads still use it. Call
+    /// `restart` afterwards to reap the process and start a new one.
+    pub fn crash(&self) {
+        let pid = self.child.as_ref().expect("server is running").id();
+        let status = Command::new("kill")
+            .arg("-9")
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -9 {pid} failed");
     }
 
     /// Starts the server again on the same database.
@@ -134,6 +148,38 @@ impl Server {
             body,
             headers,
         }
+    }
+
+    /// Sends the request and returns `None` when the server does not answer,
+    /// as while it is down.
+    fn try_send(&self, request: reqwest::blocking::RequestBuilder) -> Option<Response> {
+        let response = request.send().ok()?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().ok()?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Some(Response {
+            status,
+            body,
+            headers,
+        })
+    }
+
+    pub fn try_get(&self, path: &str) -> Option<Response> {
+        self.try_send(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    pub fn try_post(&self, path: &str, body: &Value) -> Option<Response> {
+        self.try_send(self.client.post(format!("{}{path}", self.base)).json(body))
+    }
+
+    pub fn try_post_with_key(&self, path: &str, key: &str, body: &Value) -> Option<Response> {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("idempotency-key", key)
+            .json(body);
+        self.try_send(request)
     }
 
     pub fn get(&self, path: &str) -> Response {
