@@ -326,3 +326,26 @@ fn concurrent_completions_apply_once() {
     assert_eq!(resolved, 2);
     assert_eq!(instance["status"], "completed");
 }
+
+#[test]
+fn standard_error_goes_to_the_instance_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    server.deploy("trap", "trap");
+    let started = server.start_instance("trap", "?sync=true", &json!({"mode": "panic"}));
+    assert_eq!(started.status, 201, "{}", started.body);
+    assert_eq!(started.body["status"], "failed");
+    let id = started.body["id"].as_str().unwrap();
+    let history = server.get(&format!("/instances/{id}/history"));
+    let stderr: Vec<&str> = history.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["type"] == "log" && event["level"] == "stderr")
+        .map(|event| event["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        stderr.iter().any(|line| line.contains("fixture panic")),
+        "{stderr:?}"
+    );
+}
