@@ -30,9 +30,10 @@ pub const WORLD: &str = "layover:workflow/workflow@0.1.0";
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Resource limits for each instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Linear memory per instance. Default: 64 MiB.
+    /// Linear memory per instance, all its memories together. Default:
+    /// 64 MiB.
     pub memory_bytes: usize,
     /// CPU time a workflow may spend between two wait states, and so also
     /// before the first and after the last. Default: 10 s.
@@ -47,7 +48,8 @@ pub struct Limits {
     /// Standard output or error kept between two wait states; the rest is
     /// dropped. Default: 64 KiB.
     pub captured_output_bytes: usize,
-    /// Size of a workflow's input or output JSON. Default: 1 MiB.
+    /// Size of a workflow's input or output, or of a message payload, as
+    /// compact JSON. Default: 1 MiB.
     pub document_bytes: usize,
     /// Data fields per instance. Default: 64.
     pub fields: usize,

@@ -9,12 +9,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store as WasmStore, Trap, UpdateDeadline};
+use wasmtime::{FrameInfo, Module, Store as WasmStore, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::layover::workflow::{context, types, waits};
 use super::sandbox::{Capture, JournaledClock, Limiter, SeededRandom};
-use super::{EPOCH_TICK, Engine};
+use super::{EPOCH_TICK, Engine, Limits};
 use crate::blocking;
 use crate::checkpoint::Checkpoints;
 use crate::error::{Error, Result};
@@ -132,14 +132,7 @@ impl InstanceState {
         Self {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter {
-                memory_bytes: limits.memory_bytes,
-                table_elements: limits.table_elements,
-                instances: limits.instances,
-                tables: limits.instances,
-                memories: limits.instances,
-                exceeded: None,
-            },
+            limiter: Limiter::new(&limits),
             id: record.id.clone(),
             engine,
             context,
@@ -404,14 +397,16 @@ impl context::Host for InstanceState {
         }
         if value.len() > limits.field_bytes {
             return Ok(Err(format!(
-                "field {name:?} is {} bytes, over the limit of {} bytes",
+                "field size limit exceeded: field {name:?} is {} bytes, the limit is {} bytes",
                 value.len(),
                 limits.field_bytes
             )));
         }
         if !self.field_names.contains(&name) && self.field_names.len() >= limits.fields {
             return Ok(Err(format!(
-                "the instance already has {} fields, the limit",
+                "field count limit exceeded: field {name:?} would be field number {}, the limit \
+                 is {}",
+                limits.fields + 1,
                 limits.fields
             )));
         }
@@ -471,8 +466,7 @@ pub async fn run_instance(
     let state = InstanceState::new(engine.clone(), context.clone(), &record, replay, signals);
     let mut store = WasmStore::new(&pre.engine().clone(), state);
     store.limiter(|state| &mut state.limiter);
-    let tick_limit =
-        (engine.limits().cpu_between_waits.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    let tick_limit = cpu_tick_limit(engine.limits().cpu_between_waits);
     let cpu_limit = engine.limits().cpu_between_waits;
     store.epoch_deadline_callback(move |mut store| {
         let state = store.data_mut();
@@ -489,17 +483,16 @@ pub async fn run_instance(
     store.set_epoch_deadline(1);
 
     let input = record.input.to_string();
-    let result = match pre.instantiate_async(&mut store).await {
-        Ok(workflow) => workflow.call_run(&mut store, &input).await,
-        Err(error) => Err(error),
+    let (result, instantiated) = match pre.instantiate_async(&mut store).await {
+        Ok(workflow) => (workflow.call_run(&mut store, &input).await, true),
+        Err(error) => (Err(error), false),
     };
-    let stack_bytes = engine.limits().wasm_stack_bytes;
     let mut state = store.into_data();
 
     let ending = match result {
         Ok(returned) => match state.check_replay_finished() {
             Some(message) => Ending::Failed(message),
-            None => state.ending(returned),
+            None => ending_from_return(returned, &state.limiter, engine.limits()),
         },
         Err(error) => match state.abort.take() {
             Some(Abort::Cancelled | Abort::Fenced) => return (RunEnd::Stopped, state.signals),
@@ -509,7 +502,12 @@ pub async fn run_instance(
                 return (RunEnd::Faulted, state.signals);
             }
             Some(Abort::Fail(message)) => Ending::Failed(message),
-            None => Ending::Failed(trap_message(&error, &state.limiter, stack_bytes)),
+            None if !instantiated => Ending::Failed(instantiation_message(
+                &error,
+                &state.limiter,
+                engine.limits(),
+            )),
+            None => Ending::Failed(trap_message(&error, &state.limiter, engine.limits())),
         },
     };
     let effects = state.take_effects();
@@ -528,37 +526,165 @@ impl InstanceState {
             describe(&recorded.request)
         ))
     }
+}
 
-    fn ending(&self, returned: Result<String, String>) -> Ending {
-        let limit = self.engine.limits().document_bytes;
-        match returned {
-            Ok(output) if output.len() > limit => Ending::Failed(format!(
-                "output limit exceeded: the workflow returned {} bytes, the limit is {limit} bytes",
-                output.len()
+/// Converts the CPU limit to epoch ticks, at least one.
+fn cpu_tick_limit(cpu_between_waits: Duration) -> u64 {
+    let ticks = cpu_between_waits.as_millis() / EPOCH_TICK.as_millis();
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
+
+/// Turns what `run` returned into the instance's ending, checking the output
+/// against the document limit.
+fn ending_from_return(
+    returned: Result<String, String>,
+    limiter: &Limiter,
+    limits: &Limits,
+) -> Ending {
+    let limit = limits.document_bytes;
+    match returned {
+        Ok(output) if output.len() > limit => Ending::Failed(format!(
+            "output limit exceeded: the workflow returned {} bytes, the limit is {limit} bytes",
+            output.len()
+        )),
+        Ok(output) => match serde_json::from_str(&output) {
+            Ok(output) => Ending::Completed(output),
+            Err(error) => Ending::Failed(format!("the workflow output is not valid JSON: {error}")),
+        },
+        // A guest whose allocation failed at the memory limit may end with its
+        // own error, such as an out-of-memory message, rather than a trap. The
+        // instance's error names the limit first.
+        Err(message) => match &limiter.exceeded {
+            Some(exceeded) => Ending::Failed(format!(
+                "{exceeded}; the workflow then returned the error: {message}"
             )),
-            Ok(output) => match serde_json::from_str(&output) {
-                Ok(output) => Ending::Completed(output),
-                Err(error) => {
-                    Ending::Failed(format!("the workflow output is not valid JSON: {error}"))
-                }
-            },
-            Err(message) => Ending::Failed(message),
-        }
+            None => Ending::Failed(message),
+        },
     }
 }
 
 /// Describes a trap for the instance's error, naming the limit it broke.
-fn trap_message(error: &wasmtime::Error, limiter: &Limiter, stack_bytes: usize) -> String {
-    if let Some(exceeded) = &limiter.exceeded {
-        return exceeded.clone();
+fn trap_message(error: &wasmtime::Error, limiter: &Limiter, limits: &Limits) -> String {
+    let trap = error.downcast_ref::<Trap>();
+    if let Some(Trap::StackOverflow) = trap {
+        return format!(
+            "stack limit exceeded: the workflow's call stack grew past {} bytes",
+            limits.wasm_stack_bytes
+        );
     }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => {
-            format!("stack limit exceeded: the workflow's call stack grew past {stack_bytes} bytes")
-        }
+    if let Some(Trap::MemoryOutOfBounds) = trap
+        && let Some(message) = linear_stack_overflow(error)
+    {
+        return message;
+    }
+    // A failed memory.grow or table.grow does not trap by itself: the guest
+    // gets the failure and usually aborts, which traps as `unreachable`.
+    if let Some(exceeded) = &limiter.exceeded {
+        return match trap {
+            Some(trap) => format!("{exceeded}; the workflow then trapped: {trap}"),
+            None => format!("{exceeded}; the workflow then failed: {error:#}"),
+        };
+    }
+    match trap {
         Some(trap) => format!("the workflow trapped: {trap}"),
         None => format!("the workflow failed: {error:#}"),
     }
+}
+
+/// Describes an out-of-bounds memory access that is, or most likely is, an
+/// overflow of the stack that a Rust or C guest keeps in its linear memory.
+/// The host gets such an overflow only as an out-of-bounds trap.
+fn linear_stack_overflow(error: &wasmtime::Error) -> Option<String> {
+    const STACK: &str = "the stack in the workflow's linear memory, whose size is fixed when \
+                         the component is linked (for Rust: -C link-arg=-zstack-size=BYTES)";
+    match fault_address(error) {
+        Some(address) if is_below_address_zero(address) => Some(format!(
+            "stack limit exceeded: the workflow overflowed {STACK} (memory fault at wasm address \
+             {address:#x}, just below address 0)"
+        )),
+        Some(_) => None,
+        // Bulk memory instructions such as memory.fill trap without an
+        // address, so only the shape of the backtrace is left to go by.
+        None if is_deep_recursion(error) => Some(format!(
+            "stack limit exceeded, probably: the workflow trapped on an out-of-bounds memory \
+             access at least {RECURSION_FRAMES} calls deep in a recursion, as it does when it \
+             overflows {STACK}"
+        )),
+        None => None,
+    }
+}
+
+/// The backtrace frames, innermost first, that must all be in a recursion
+/// for an out-of-bounds access to count as a stack overflow. wasmtime 48
+/// captures up to 20 frames by default.
+const RECURSION_FRAMES: usize = 16;
+
+/// Tells whether the trap's backtrace has at least `RECURSION_FRAMES` frames
+/// and, apart from the innermost one, they belong to one or two functions: a
+/// function calling itself, or two calling each other.
+fn is_deep_recursion(error: &wasmtime::Error) -> bool {
+    let Some(backtrace) = error.downcast_ref::<WasmBacktrace>() else {
+        return false;
+    };
+    let frames = backtrace.frames();
+    if frames.len() < RECURSION_FRAMES {
+        return false;
+    }
+    let mut functions: Vec<&FrameInfo> = Vec::new();
+    for frame in &frames[1..] {
+        let seen = functions.iter().any(|function| {
+            function.func_index() == frame.func_index()
+                && Module::same(function.module(), frame.module())
+        });
+        if !seen {
+            functions.push(frame);
+        }
+    }
+    functions.len() <= 2
+}
+
+/// Returns the wasm address of an out-of-bounds memory access, from the
+/// context that wasmtime adds to the trap.
+fn fault_address(error: &wasmtime::Error) -> Option<u64> {
+    // NOTE: wasmtime 48 gives the address only in the text of that context
+    // ("memory fault at wasm address 0x… in linear memory of size 0x…"), not
+    // in a public type, so the text is parsed here.
+    error.chain().find_map(|cause| {
+        let text = cause.to_string();
+        let rest = text.strip_prefix("memory fault at wasm address 0x")?;
+        let hex = rest.split(' ').next()?;
+        u64::from_str_radix(hex, 16).ok()
+    })
+}
+
+/// Tells whether a faulting address is just below 0 in 32-bit wrapping
+/// arithmetic. Rust's wasm targets place the stack at the bottom of linear
+/// memory, growing down, so a stack overflow moves the stack pointer past 0
+/// to just under 4 GiB, and the access there faults.
+fn is_below_address_zero(address: u64) -> bool {
+    // The window is the largest stack frame that is taken for an overflow.
+    const WINDOW: u64 = 16 << 20;
+    const FOUR_GIB: u64 = 1 << 32;
+    (FOUR_GIB - WINDOW..FOUR_GIB + u64::from(u32::MAX)).contains(&address)
+}
+
+/// Describes a failed instantiation for the instance's error.
+fn instantiation_message(error: &wasmtime::Error, limiter: &Limiter, limits: &Limits) -> String {
+    if let Some(exceeded) = &limiter.exceeded {
+        return format!("{exceeded}; the workflow component could not be instantiated");
+    }
+    // NOTE: wasmtime 48 reports too many core instances, tables or memories
+    // only in its message ("resource limit exceeded: instance count too high
+    // at 3"), with no error type to match, so the text is checked here.
+    let text = format!("{error:#}");
+    if text.contains("resource limit exceeded") && text.contains("count too high") {
+        return format!(
+            "instance limit exceeded: the workflow component needs more than {} core instances, \
+             tables or memories ({text})",
+            limits.instances
+        );
+    }
+    format!("the workflow component could not be instantiated: {text}")
 }
 
 async fn finish(
@@ -585,5 +711,136 @@ async fn finish(
             tracing::error!(instance = %id, %error, "cannot store the end of the instance");
             RunEnd::Faulted
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter_over_memory() -> Limiter {
+        let limits = Limits {
+            memory_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let mut limiter = Limiter::new(&limits);
+        wasmtime::ResourceLimiter::memory_growing(&mut limiter, 0, 2 << 20, None).unwrap();
+        limiter
+    }
+
+    fn failed(ending: Ending) -> String {
+        match ending {
+            Ending::Failed(message) => message,
+            Ending::Completed(output) => panic!("completed with {output}"),
+        }
+    }
+
+    #[test]
+    fn stack_overflow_names_stack_limit() {
+        let error = wasmtime::Error::from(Trap::StackOverflow);
+        let limiter = Limiter::new(&Limits::default());
+        let message = trap_message(&error, &limiter, &Limits::default());
+        assert_eq!(
+            message,
+            "stack limit exceeded: the workflow's call stack grew past 524288 bytes"
+        );
+    }
+
+    #[test]
+    fn fault_below_zero_names_stack_limit() {
+        let error = wasmtime::Error::from(Trap::MemoryOutOfBounds)
+            .context("memory fault at wasm address 0xfffffef0 in linear memory of size 0x110000");
+        let limiter = Limiter::new(&Limits::default());
+        let message = trap_message(&error, &limiter, &Limits::default());
+        assert!(message.starts_with("stack limit exceeded: "), "{message}");
+        assert!(message.contains("0xfffffef0"), "{message}");
+    }
+
+    #[test]
+    fn fault_inside_memory_is_plain_trap() {
+        let error = wasmtime::Error::from(Trap::MemoryOutOfBounds)
+            .context("memory fault at wasm address 0x200000 in linear memory of size 0x110000");
+        let limiter = Limiter::new(&Limits::default());
+        let message = trap_message(&error, &limiter, &Limits::default());
+        assert!(message.starts_with("the workflow trapped: "), "{message}");
+    }
+
+    #[test]
+    fn below_zero_window() {
+        assert!(is_below_address_zero(0xffff_fff0));
+        assert!(is_below_address_zero(0xff00_0000));
+        assert!(is_below_address_zero(0x1_0000_0010));
+        assert!(!is_below_address_zero(0xfe00_0000));
+        assert!(!is_below_address_zero(0x0010_0000));
+    }
+
+    #[test]
+    fn trap_after_memory_limit_names_it() {
+        let error = wasmtime::Error::from(Trap::UnreachableCodeReached);
+        let message = trap_message(&error, &limiter_over_memory(), &Limits::default());
+        assert!(message.starts_with("memory limit exceeded: "), "{message}");
+        assert!(message.contains("the workflow then trapped"), "{message}");
+    }
+
+    #[test]
+    fn returned_error_after_memory_limit_names_it() {
+        let ending = ending_from_return(
+            Err("memory exhausted after 15 MiB".to_owned()),
+            &limiter_over_memory(),
+            &Limits::default(),
+        );
+        let message = failed(ending);
+        assert!(message.starts_with("memory limit exceeded: "), "{message}");
+        assert!(
+            message
+                .ends_with("the workflow then returned the error: memory exhausted after 15 MiB"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn returned_error_is_kept() {
+        let limiter = Limiter::new(&Limits::default());
+        let ending = ending_from_return(Err("no".to_owned()), &limiter, &Limits::default());
+        assert_eq!(failed(ending), "no");
+    }
+
+    #[test]
+    fn output_over_document_limit_fails() {
+        let limits = Limits {
+            document_bytes: 8,
+            ..Limits::default()
+        };
+        let limiter = Limiter::new(&limits);
+        let ending = ending_from_return(Ok("\"123456789\"".to_owned()), &limiter, &limits);
+        assert_eq!(
+            failed(ending),
+            "output limit exceeded: the workflow returned 11 bytes, the limit is 8 bytes"
+        );
+        let ending = ending_from_return(Ok("[1,2]".to_owned()), &limiter, &limits);
+        assert!(matches!(ending, Ending::Completed(output) if output == serde_json::json!([1, 2])));
+    }
+
+    #[test]
+    fn instance_count_names_instance_limit() {
+        let error = wasmtime::Error::msg("resource limit exceeded: instance count too high at 3");
+        let limits = Limits {
+            instances: 2,
+            ..Limits::default()
+        };
+        let message = instantiation_message(&error, &Limiter::new(&limits), &limits);
+        assert!(
+            message.starts_with(
+                "instance limit exceeded: the workflow component needs more than 2 core instances"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn cpu_ticks_round_down() {
+        assert_eq!(cpu_tick_limit(Duration::from_secs(2)), 200);
+        assert_eq!(cpu_tick_limit(Duration::from_millis(15)), 1);
+        assert_eq!(cpu_tick_limit(Duration::ZERO), 1);
     }
 }

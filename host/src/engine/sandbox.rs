@@ -15,6 +15,8 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
+use super::Limits;
+
 /// The instance's time as the journal records it, in milliseconds since the
 /// Unix epoch. It moves only when the instance resumes from a wait, to the
 /// time the wait's result was recorded, so a replay reads the same values.
@@ -137,7 +139,11 @@ impl Capture {
         buffer.bytes.clear();
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
         if buffer.dropped > 0 {
-            lines.push(format!("[{} bytes of output dropped]", buffer.dropped));
+            lines.push(format!(
+                "[{} bytes of output dropped: over the captured output limit of {} bytes \
+                 between two wait states]",
+                buffer.dropped, buffer.capacity
+            ));
             buffer.dropped = 0;
         }
         lines
@@ -182,29 +188,62 @@ impl AsyncWrite for Capture {
 /// Caps an instance's linear memory, tables and instances, and remembers
 /// which cap was hit so the failure can name it.
 pub struct Limiter {
-    pub memory_bytes: usize,
-    pub table_elements: usize,
-    pub instances: usize,
-    pub tables: usize,
-    pub memories: usize,
+    /// Bytes of all the instance's linear memories together.
+    memory_bytes: usize,
+    /// Elements of each table.
+    table_elements: usize,
+    instances: usize,
+    tables: usize,
+    memories: usize,
+    /// Bytes granted so far, summed over every linear memory. Memories never
+    /// shrink and live as long as the store, so the sum only grows.
+    memory_used: usize,
+    /// The message for the first cap that was hit.
     pub exceeded: Option<String>,
+}
+
+impl Limiter {
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            memory_bytes: limits.memory_bytes,
+            table_elements: limits.table_elements,
+            instances: limits.instances,
+            tables: limits.instances,
+            memories: limits.instances,
+            memory_used: 0,
+            exceeded: None,
+        }
+    }
+
+    /// Records a hit cap, keeping the first one.
+    fn exceed(&mut self, message: String) {
+        self.exceeded.get_or_insert(message);
+    }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.exceeded = Some(format!(
-                "memory limit exceeded: the instance asked for {desired} bytes of linear \
-                 memory, the limit is {} bytes",
+        // Growth past the memory's own declared maximum fails in wasmtime
+        // whatever the limiter returns, so it is not counted against the limit.
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
+        let growth = desired.saturating_sub(current);
+        let total = self.memory_used.saturating_add(growth);
+        if total > self.memory_bytes {
+            self.exceed(format!(
+                "memory limit exceeded: the instance asked for {total} bytes of linear memory \
+                 in all, the limit is {} bytes",
                 self.memory_bytes
             ));
             return Ok(false);
         }
+        self.memory_used = total;
         Ok(true)
     }
 
@@ -212,11 +251,14 @@ impl ResourceLimiter for Limiter {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
         if desired > self.table_elements {
-            self.exceeded = Some(format!(
-                "table limit exceeded: the instance asked for {desired} table elements, the \
+            self.exceed(format!(
+                "table limit exceeded: the instance asked for a table of {desired} elements, the \
                  limit is {}",
                 self.table_elements
             ));
@@ -263,9 +305,83 @@ mod tests {
         drop(buffer);
         assert_eq!(
             capture.take_lines(),
-            vec!["one", "two", "[3 bytes of output dropped]"]
+            vec![
+                "one",
+                "two",
+                "[3 bytes of output dropped: over the captured output limit of 8 bytes between \
+                 two wait states]"
+            ]
         );
         assert!(capture.take_lines().is_empty());
+    }
+
+    fn limiter(memory_bytes: usize, table_elements: usize) -> Limiter {
+        Limiter::new(&Limits {
+            memory_bytes,
+            table_elements,
+            ..Limits::default()
+        })
+    }
+
+    #[test]
+    fn limiter_sums_all_memories() {
+        let mut limiter = limiter(100, 10);
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        assert!(limiter.memory_growing(60, 70, None).unwrap());
+        assert!(!limiter.memory_growing(0, 40, None).unwrap());
+        assert_eq!(
+            limiter.exceeded.as_deref(),
+            Some(
+                "memory limit exceeded: the instance asked for 110 bytes of linear memory in \
+                 all, the limit is 100 bytes"
+            )
+        );
+        // The rejected growth is not counted, so a smaller one still fits.
+        assert!(limiter.memory_growing(0, 30, None).unwrap());
+    }
+
+    #[test]
+    fn limiter_skips_growth_past_declared_maximum() {
+        let mut limiter = limiter(100, 10);
+        assert!(!limiter.memory_growing(0, 50, Some(40)).unwrap());
+        assert!(!limiter.table_growing(0, 5, Some(4)).unwrap());
+        assert_eq!(limiter.exceeded, None);
+        assert!(limiter.memory_growing(0, 100, None).unwrap());
+    }
+
+    #[test]
+    fn limiter_caps_each_table() {
+        let mut limiter = limiter(100, 10);
+        assert!(limiter.table_growing(0, 10, None).unwrap());
+        assert!(limiter.table_growing(0, 10, None).unwrap());
+        assert!(!limiter.table_growing(10, 11, None).unwrap());
+        assert_eq!(
+            limiter.exceeded.as_deref(),
+            Some(
+                "table limit exceeded: the instance asked for a table of 11 elements, the limit \
+                 is 10"
+            )
+        );
+    }
+
+    #[test]
+    fn limiter_keeps_first_exceeded() {
+        let mut limiter = limiter(100, 10);
+        assert!(!limiter.table_growing(0, 11, None).unwrap());
+        assert!(!limiter.memory_growing(0, 101, None).unwrap());
+        let exceeded = limiter.exceeded.unwrap();
+        assert!(exceeded.starts_with("table limit exceeded"), "{exceeded}");
+    }
+
+    #[test]
+    fn limiter_counts_come_from_instance_limit() {
+        let limiter = Limiter::new(&Limits {
+            instances: 7,
+            ..Limits::default()
+        });
+        assert_eq!(limiter.instances(), 7);
+        assert_eq!(limiter.tables(), 7);
+        assert_eq!(limiter.memories(), 7);
     }
 
     #[test]
