@@ -48,13 +48,44 @@ pub struct ServeArgs {
     #[arg(long)]
     pub examples: bool,
 
-    /// Linear memory per instance, in MiB.
+    /// Linear memory per instance, all its memories together, in MiB.
     #[arg(long, default_value_t = 64)]
     pub memory_limit_mib: usize,
 
     /// CPU time a workflow may run between two wait states, such as 10s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub cpu_limit: Duration,
+
+    /// WebAssembly call stack per instance, in KiB.
+    #[arg(long, default_value_t = Limits::default().wasm_stack_bytes >> 10)]
+    pub stack_limit_kib: usize,
+
+    /// Elements per table of an instance.
+    #[arg(long, default_value_t = Limits::default().table_elements)]
+    pub table_elements_limit: usize,
+
+    /// Core module instances per workflow instance. The same number caps its
+    /// tables and its linear memories.
+    #[arg(long, default_value_t = Limits::default().instances)]
+    pub instance_limit: usize,
+
+    /// Standard output, and separately standard error, kept from an instance
+    /// between two wait states, in KiB; the rest is dropped.
+    #[arg(long, default_value_t = Limits::default().captured_output_bytes >> 10)]
+    pub captured_output_limit_kib: usize,
+
+    /// Largest workflow input, output or message payload, as compact JSON, in
+    /// KiB.
+    #[arg(long, default_value_t = Limits::default().document_bytes >> 10)]
+    pub document_limit_kib: usize,
+
+    /// Data fields per instance.
+    #[arg(long, default_value_t = Limits::default().fields)]
+    pub field_count_limit: usize,
+
+    /// Largest JSON value of one data field, in KiB.
+    #[arg(long, default_value_t = Limits::default().field_bytes >> 10)]
+    pub field_size_limit_kib: usize,
 
     /// Largest component upload, in MiB.
     #[arg(long, default_value_t = 64)]
@@ -70,21 +101,46 @@ pub struct ServeArgs {
     pub max_parked: usize,
 }
 
+impl ServeArgs {
+    /// Builds the instance limits from the flags, rejecting sizes that do not
+    /// fit in memory addresses.
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        Ok(Limits {
+            memory_bytes: scale(self.memory_limit_mib, 20, "--memory-limit-mib")?,
+            cpu_between_waits: self.cpu_limit,
+            wasm_stack_bytes: scale(self.stack_limit_kib, 10, "--stack-limit-kib")?,
+            table_elements: self.table_elements_limit,
+            instances: self.instance_limit,
+            captured_output_bytes: scale(
+                self.captured_output_limit_kib,
+                10,
+                "--captured-output-limit-kib",
+            )?,
+            document_bytes: scale(self.document_limit_kib, 10, "--document-limit-kib")?,
+            fields: self.field_count_limit,
+            field_bytes: scale(self.field_size_limit_kib, 10, "--field-size-limit-kib")?,
+        })
+    }
+}
+
+/// Converts a flag's value from KiB (`shift` 10) or MiB (`shift` 20) to bytes.
+fn scale(value: usize, shift: u32, flag: &str) -> anyhow::Result<usize> {
+    value
+        .checked_mul(1 << shift)
+        .with_context(|| format!("{flag} {value} is too large; the size must fit in usize bytes"))
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(
         RedbStore::open(&args.db)
             .with_context(|| format!("cannot open the database {}", args.db.display()))?,
     );
-    let limits = Limits {
-        memory_bytes: args.memory_limit_mib << 20,
-        cpu_between_waits: args.cpu_limit,
-        ..Limits::default()
-    };
+    let limits = args.limits()?;
     let residency = Residency {
         idle: args.evict_after,
         max_parked: args.max_parked,
     };
-    let engine = Engine::new(limits, residency)?;
+    let engine = Engine::new(limits.clone(), residency)?;
     let runtime = Runtime::new(engine, store);
 
     if args.examples {
@@ -112,7 +168,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let config = ApiConfig {
         upload_bytes: args.upload_limit_mib << 20,
-        ..ApiConfig::default()
+        // A request body may contain the same JSON with whitespace, so it
+        // gets twice the document limit before the HTTP layer rejects it.
+        json_bytes: ApiConfig::default()
+            .json_bytes
+            .max(limits.document_bytes.saturating_mul(2)),
     };
     let app = api::router(runtime, &config);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -149,4 +209,71 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `serve` flags alone, so the tests do not depend on the other
+    /// subcommands.
+    #[derive(Debug, Parser)]
+    struct ServeOnly {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn serve_args(flags: &[&str]) -> ServeArgs {
+        let argv = ["layover"].iter().chain(flags);
+        ServeOnly::try_parse_from(argv).unwrap().serve
+    }
+
+    #[test]
+    fn flag_defaults_match_limits() {
+        assert_eq!(serve_args(&[]).limits().unwrap(), Limits::default());
+    }
+
+    #[test]
+    fn limit_flags_set_every_limit() {
+        let args = serve_args(&[
+            "--memory-limit-mib",
+            "16",
+            "--cpu-limit",
+            "2s",
+            "--stack-limit-kib",
+            "128",
+            "--table-elements-limit",
+            "50",
+            "--instance-limit",
+            "3",
+            "--captured-output-limit-kib",
+            "1",
+            "--document-limit-kib",
+            "64",
+            "--field-count-limit",
+            "2",
+            "--field-size-limit-kib",
+            "4",
+        ]);
+        let expected = Limits {
+            memory_bytes: 16 << 20,
+            cpu_between_waits: Duration::from_secs(2),
+            wasm_stack_bytes: 128 << 10,
+            table_elements: 50,
+            instances: 3,
+            captured_output_bytes: 1 << 10,
+            document_bytes: 64 << 10,
+            fields: 2,
+            field_bytes: 4 << 10,
+        };
+        assert_eq!(args.limits().unwrap(), expected);
+    }
+
+    #[test]
+    fn oversized_limit_flag_is_rejected() {
+        let too_large = (usize::MAX >> 9).to_string();
+        let args = serve_args(&["--document-limit-kib", &too_large]);
+        let error = args.limits().unwrap_err().to_string();
+        assert!(error.starts_with("--document-limit-kib "), "{error}");
+    }
 }
