@@ -31,6 +31,9 @@ pub struct Cli {
 pub enum Command {
     /// Runs the host: the HTTP API, the instances and their timers.
     Serve(ServeArgs),
+    /// Prints the OpenAPI 3.1 document of the HTTP API as JSON, as
+    /// `GET /openapi.json` serves it.
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +195,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     tracing::info!("layover stopped");
     Ok(())
+}
+
+/// Writes the OpenAPI document of the HTTP API to standard output.
+pub fn print_openapi() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(api::document_json().as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write the OpenAPI document to standard output")
 }
 
 async fn shutdown_signal() {

@@ -16,5 +16,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => layover::cli::serve(args).await,
+        Command::Openapi => layover::cli::print_openapi(),
     }
 }
