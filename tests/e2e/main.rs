@@ -6,6 +6,7 @@ mod api;
 mod crash;
 mod durability;
 mod expense;
+mod fuzz;
 mod openapi;
 mod order;
 mod restart;
