@@ -77,8 +77,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().captured_output_bytes >> 10)]
     pub captured_output_limit_kib: usize,
 
-    /// Largest workflow input, output or message payload, as compact JSON, in
-    /// KiB.
+    /// Log lines an instance writes between two wait states, in KiB of text;
+    /// later lines are dropped.
+    #[arg(long, default_value_t = Limits::default().log_bytes >> 10)]
+    pub log_limit_kib: usize,
+
+    /// Largest workflow input, output or message payload, as compact JSON,
+    /// and largest human task with its form, in KiB.
     #[arg(long, default_value_t = Limits::default().document_bytes >> 10)]
     pub document_limit_kib: usize,
 
@@ -119,6 +124,7 @@ impl ServeArgs {
                 10,
                 "--captured-output-limit-kib",
             )?,
+            log_bytes: scale(self.log_limit_kib, 10, "--log-limit-kib")?,
             document_bytes: scale(self.document_limit_kib, 10, "--document-limit-kib")?,
             fields: self.field_count_limit,
             field_bytes: scale(self.field_size_limit_kib, 10, "--field-size-limit-kib")?,
@@ -261,6 +267,8 @@ mod tests {
             "3",
             "--captured-output-limit-kib",
             "1",
+            "--log-limit-kib",
+            "8",
             "--document-limit-kib",
             "64",
             "--field-count-limit",
@@ -275,6 +283,7 @@ mod tests {
             table_elements: 50,
             instances: 3,
             captured_output_bytes: 1 << 10,
+            log_bytes: 8 << 10,
             document_bytes: 64 << 10,
             fields: 2,
             field_bytes: 4 << 10,

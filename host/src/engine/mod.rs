@@ -48,8 +48,13 @@ pub struct Limits {
     /// Standard output or error kept between two wait states; the rest is
     /// dropped. Default: 64 KiB.
     pub captured_output_bytes: usize,
-    /// Size of a workflow's input or output, or of a message payload, as
-    /// compact JSON. Default: 1 MiB.
+    /// Text of the log lines that a workflow writes through the context
+    /// interface between two wait states, counting one byte per line for its
+    /// end. Later lines are dropped and counted. Default: 64 KiB.
+    pub log_bytes: usize,
+    /// Size of a workflow's input or output or of a message payload, as
+    /// compact JSON, and of the text of a human task with its form.
+    /// Default: 1 MiB.
     pub document_bytes: usize,
     /// Data fields per instance. Default: 64.
     pub fields: usize,
@@ -66,6 +71,7 @@ impl Default for Limits {
             table_elements: 100_000,
             instances: 100,
             captured_output_bytes: 64 << 10,
+            log_bytes: 64 << 10,
             document_bytes: 1 << 20,
             fields: 64,
             field_bytes: 64 << 10,

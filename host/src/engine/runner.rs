@@ -83,6 +83,10 @@ pub struct InstanceState {
     field_names: BTreeSet<String>,
     stdout: Capture,
     stderr: Capture,
+    /// Bytes of log text kept since the last wait, against the log limit.
+    log_bytes: usize,
+    /// Log lines dropped since the last wait because of the log limit.
+    log_lines_dropped: usize,
     signals: mpsc::UnboundedReceiver<Signal>,
     abort: Option<Abort>,
     cpu_ticks: u64,
@@ -143,6 +147,8 @@ impl InstanceState {
             field_names: BTreeSet::new(),
             stdout,
             stderr,
+            log_bytes: 0,
+            log_lines_dropped: 0,
             signals,
             abort: None,
             cpu_ticks: 0,
@@ -166,6 +172,19 @@ impl InstanceState {
     /// lines.
     fn take_effects(&mut self) -> Vec<Effect> {
         let mut effects = std::mem::take(&mut self.effects);
+        self.log_bytes = 0;
+        if self.log_lines_dropped > 0 {
+            effects.push(Effect::Log {
+                level: LogLevel::Warn,
+                message: format!(
+                    "[{} log lines dropped: over the log limit of {} bytes between two wait \
+                     states]",
+                    self.log_lines_dropped,
+                    self.engine.limits().log_bytes
+                ),
+            });
+            self.log_lines_dropped = 0;
+        }
         for (level, capture) in [
             (LogLevel::Stdout, &self.stdout),
             (LogLevel::Stderr, &self.stderr),
@@ -290,6 +309,14 @@ impl types::Host for InstanceState {}
 
 impl waits::Host for InstanceState {
     async fn human_task(&mut self, task: types::Task) -> wasmtime::Result<types::TaskResult> {
+        let size = task_size(&task);
+        let limit = self.engine.limits().document_bytes;
+        if size > limit {
+            return Err(self.fail(format!(
+                "document limit exceeded: a human-task is {size} bytes with its title, actions, \
+                 assignee, group and form, the limit is {limit} bytes"
+            )));
+        }
         let form = self.parse_json("the human-task form", &task.form)?;
         if task.actions.is_empty() {
             return Err(self.fail(format!(
@@ -349,6 +376,15 @@ impl waits::Host for InstanceState {
     }
 }
 
+/// Returns the bytes of a task's text: its title, actions, assignee, group
+/// and form.
+fn task_size(task: &types::Task) -> usize {
+    let actions: usize = task.actions.iter().map(String::len).sum();
+    let assignee = task.assignee.as_ref().map_or(0, String::len);
+    let group = task.group.as_ref().map_or(0, String::len);
+    task.title.len() + actions + assignee + group + task.form.len()
+}
+
 /// Longest log line kept; the rest is cut.
 const MAX_LOG_LINE: usize = 8 << 10;
 
@@ -384,6 +420,14 @@ impl context::Host for InstanceState {
             }
             message.truncate(cut);
         }
+        // Without this budget, a loop of log calls could fill the host's
+        // memory, which the memory limit does not cover.
+        let cost = message.len() + 1;
+        if self.log_bytes + cost > self.engine.limits().log_bytes {
+            self.log_lines_dropped += 1;
+            return Ok(());
+        }
+        self.log_bytes += cost;
         self.effects.push(Effect::Log { level, message });
         Ok(())
     }
@@ -415,6 +459,11 @@ impl context::Host for InstanceState {
             Err(error) => return Ok(Err(format!("field {name:?} is not valid JSON: {error}"))),
         };
         self.field_names.insert(name.clone());
+        // Only the last value set between two waits is kept, so that a loop
+        // of set-field calls cannot fill the host's memory. All of them are
+        // stored at the same moment, at the next wait or the end.
+        self.effects
+            .retain(|effect| !matches!(effect, Effect::Field { name: set, .. } if *set == name));
         self.effects.push(Effect::Field { name, value });
         Ok(Ok(()))
     }
@@ -835,6 +884,19 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn task_size_counts_all_text() {
+        let task = types::Task {
+            title: "Approve".to_owned(),
+            actions: vec!["yes".to_owned(), "no".to_owned()],
+            assignee: Some("ana".to_owned()),
+            group: None,
+            form: "{}".to_owned(),
+            timeout_ms: None,
+        };
+        assert_eq!(task_size(&task), 7 + 5 + 3 + 2);
     }
 
     #[test]
