@@ -532,6 +532,32 @@ fn captured_output_is_cut_per_wait() {
 }
 
 #[test]
+fn log_lines_are_cut_per_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--log-limit-kib", "1"]);
+    server.deploy("scripted", "scripted");
+
+    // Each line costs 101 bytes against the 1024-byte limit, so 10 fit.
+    let line = "x".repeat(100);
+    let mut steps = vec![json!({ "log": line }); 20];
+    steps.push(json!({"sleep_ms": 1}));
+    steps.push(json!({"log": "after the wait"}));
+    let response = server.start_instance("scripted", "", &json!({ "steps": steps }));
+    assert_eq!(response.status, 202, "{}", response.body);
+    let id = response.body["id"].as_str().unwrap();
+    let instance = server.wait_for_end(id);
+    assert_eq!(instance["status"], "completed", "{instance:#}");
+
+    let mut expected = vec![line; 10];
+    expected.push("after the wait".to_owned());
+    assert_eq!(log_lines(&server, id, "info"), expected);
+    assert_eq!(
+        log_lines(&server, id, "warn"),
+        vec!["[10 log lines dropped: over the log limit of 1024 bytes between two wait states]"]
+    );
+}
+
+#[test]
 fn table_and_instance_limits_fail_instantiation() {
     let cases = [
         (
@@ -574,6 +600,7 @@ fn serve_help_lists_limit_defaults() {
         ("--table-elements-limit", "100000"),
         ("--instance-limit", "100"),
         ("--captured-output-limit-kib", "64"),
+        ("--log-limit-kib", "64"),
         ("--document-limit-kib", "1024"),
         ("--field-count-limit", "64"),
         ("--field-size-limit-kib", "64"),
