@@ -242,6 +242,12 @@ mod tests {
                         "{method} {path} does not document 500"
                     );
                 }
+                if operation.request_body.is_some() {
+                    assert!(
+                        operation.responses.responses.contains_key("413"),
+                        "{method} {path} reads a body but does not document 413"
+                    );
+                }
                 let has_path_parameter = path.contains('{');
                 if has_path_parameter {
                     assert!(
