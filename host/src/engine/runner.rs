@@ -458,6 +458,7 @@ impl context::Host for InstanceState {
             Ok(value) => value,
             Err(error) => return Ok(Err(format!("field {name:?} is not valid JSON: {error}"))),
         };
+
         self.field_names.insert(name.clone());
         // Only the last value set between two waits is kept, so that a loop
         // of set-field calls cannot fill the host's memory. All of them are
