@@ -46,6 +46,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "layover.redb", env = "LAYOVER_DB")]
     pub db: PathBuf,
 
+    /// Page cache of the database, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub db_cache_mib: usize,
+
     /// Deploys the bundled example workflows (expense-approval and
     /// order-fulfilment) at start, unless the same version is already stored.
     #[arg(long)]
@@ -141,7 +145,7 @@ fn scale(value: usize, shift: u32, flag: &str) -> anyhow::Result<usize> {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(
-        RedbStore::open(&args.db)
+        RedbStore::open(&args.db, args.db_cache_mib << 20)
             .with_context(|| format!("cannot open the database {}", args.db.display()))?,
     );
     let limits = args.limits()?;

@@ -46,9 +46,13 @@ pub struct RedbStore {
 
 impl RedbStore {
     /// Opens the database at `path`, creating the file and its tables if
-    /// needed.
-    pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(|error| {
+    /// needed. `cache_bytes` caps redb's page cache, which is most of the
+    /// memory a host with many instances uses.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|error| {
             Error::internal(format!("cannot open database {}: {error}", path.display()))
         })?;
         let store = Self { db };
