@@ -43,7 +43,10 @@ struct Args {
 
 fn layover_binary() -> PathBuf {
     let examples = std::env::current_exe().expect("current exe");
-    let release = examples.parent().and_then(Path::parent).expect("target folder");
+    let release = examples
+        .parent()
+        .and_then(Path::parent)
+        .expect("target folder");
     let binary = release.join("layover");
     assert!(
         binary.exists(),
@@ -120,7 +123,10 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = dir.path().join("layover.redb");
     let (mut child, base) = start_server(&db, &args.serve_args);
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
 
     let upload = client
         .put(format!("{base}/workflows/scripted"))
@@ -129,7 +135,11 @@ async fn main() {
         .send()
         .await
         .expect("upload");
-    assert!(upload.status().is_success(), "upload failed: {}", upload.status());
+    assert!(
+        upload.status().is_success(),
+        "upload failed: {}",
+        upload.status()
+    );
 
     let (idle_rss, _) = memory_kib(child.id());
     println!("server idle: rss={} MiB", idle_rss / 1024);
@@ -148,7 +158,13 @@ async fn main() {
             assert_eq!(response.status().as_u16(), 201, "start {n}");
             let body: Value = response.json().await.expect("body");
             drop(permit);
-            (sent.elapsed(), body["wait"]["task"]["id"].as_str().expect("task").to_owned())
+            (
+                sent.elapsed(),
+                body["wait"]["task"]["id"]
+                    .as_str()
+                    .expect("task")
+                    .to_owned(),
+            )
         }));
     }
     let mut starts = Vec::with_capacity(args.instances);
@@ -199,7 +215,10 @@ async fn main() {
         assert_eq!(response.status().as_u16(), 200, "complete {task}");
         resumes.push(sent.elapsed());
     }
-    report("resume evicted instance to completed (sync complete)", resumes);
+    report(
+        "resume evicted instance to completed (sync complete)",
+        resumes,
+    );
 
     let _ = child.kill();
     let _ = child.wait();

@@ -197,6 +197,14 @@ impl Runtime {
         outcome: TaskOutcome,
         sync: Option<Duration>,
     ) -> Result<(TaskRecord, Progress)> {
+        let limit = self.engine.limits().document_bytes;
+        let size = outcome.data.to_string().len();
+        if size > limit {
+            return Err(Error::too_large(
+                "data_too_large",
+                format!("the task data is {size} bytes, over the limit of {limit} bytes"),
+            ));
+        }
         let store = self.store();
         let owned_id = task_id.to_owned();
         let (task, resolution) =
