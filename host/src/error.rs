@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// What went wrong, in the terms a caller can act on.
+/// The class of an error, in terms a caller can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The request is malformed: bad JSON, a bad query parameter.

@@ -1,4 +1,4 @@
-//! Replay: what an instance's journal says about its wait-state calls.
+//! Replay: what an instance's journal records about its wait-state calls.
 //!
 //! A runner that starts on an instance with a journal runs the workflow from
 //! the beginning. Each wait-state call it makes is checked against the call
@@ -22,7 +22,7 @@ pub struct Replay {
     pub waits: Vec<RecordedWait>,
 }
 
-/// What the journal says about a wait-state call that a replay makes.
+/// The journal's record of a wait-state call that a replay makes.
 #[derive(Debug)]
 pub enum Lookup<'a> {
     /// The step was never reached before: the call is new.

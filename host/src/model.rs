@@ -122,7 +122,7 @@ impl WaitRequest {
     }
 }
 
-/// How a person completed a task.
+/// The action, data and person of a completed task.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TaskOutcome {
     pub action: String,
@@ -205,8 +205,8 @@ pub struct TaskRecord {
     pub step: u32,
     pub spec: TaskSpec,
     pub status: TaskStatus,
-    /// Who holds the task: its assignee from the start, or the group member
-    /// who claimed it.
+    /// The person the task is reserved for: its assignee from the start, or
+    /// the group member who claimed it.
     pub claimed_by: Option<String>,
     pub created_at: Millis,
     pub due_at: Option<Millis>,
@@ -295,7 +295,7 @@ impl Effect {
     }
 }
 
-/// How an instance ended, as its runner reports it.
+/// The end of an instance, as its runner reports it.
 #[derive(Debug, Clone)]
 pub enum Ending {
     Completed(Value),

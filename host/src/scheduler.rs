@@ -12,7 +12,7 @@ use crate::runtime::Runtime;
 /// Timers fired in one transaction.
 const BATCH: usize = 512;
 
-/// Longest sleep between two looks at the timer table.
+/// Maximum sleep between two reads of the timer table.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 pub async fn run(runtime: Arc<Runtime>) {

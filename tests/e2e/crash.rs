@@ -30,7 +30,8 @@ impl Random {
     }
 }
 
-/// What the load generator was told was stored, and what it could not tell.
+/// The operations the server acknowledged to the load generator, and the
+/// count of those it never responded to.
 #[derive(Default)]
 struct Ledger {
     /// Instance number to instance id, for acknowledged starts.
@@ -66,7 +67,7 @@ fn open_task(server: &Server, number: u64) -> Option<String> {
     response.body["tasks"][0]["id"].as_str().map(str::to_owned)
 }
 
-/// Sends one random operation. Returns `None` when the server did not answer.
+/// Sends one random operation. Returns `None` when the server did not respond.
 fn one_operation(
     server: &Server,
     random: &mut Random,

@@ -111,7 +111,7 @@ impl Engine {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.max_wasm_stack(limits.wasm_stack_bytes);
-        // The fiber stack of a parked instance holds host frames as well as
+        // The fiber stack of a parked instance contains host frames as well as
         // wasm ones, so it gets room beyond the wasm stack limit.
         config.async_stack_size(limits.wasm_stack_bytes + (1 << 20));
         let wasm = WasmEngine::new(&config)
@@ -286,7 +286,7 @@ pub fn content_hash(bytes: &[u8]) -> String {
 }
 
 /// Rejects bytes that are not a WebAssembly component before compiling them,
-/// with a message that says what they are instead.
+/// with a message that names what they are instead.
 fn check_header(bytes: &[u8]) -> Result<()> {
     const MAGIC: &[u8] = b"\0asm";
     if bytes.len() < 8 || &bytes[..4] != MAGIC {

@@ -25,14 +25,14 @@ use crate::model::{
 };
 use crate::store::{Began, Resolution, Store};
 
-/// What wakes a parked instance.
+/// A wake-up for a parked instance.
 #[derive(Debug, Clone)]
 pub enum Signal {
     Resolved(Resolution),
     Cancelled,
 }
 
-/// How a run ended.
+/// The end of one run of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunEnd {
     /// The instance completed or failed, and that is stored.
@@ -56,7 +56,7 @@ pub struct RunContext {
     pub parked: AtomicUsize,
 }
 
-/// Why a host call ended the run with a trap.
+/// The reason a host call ended the run with a trap.
 #[derive(Debug)]
 enum Abort {
     Cancelled,
@@ -196,8 +196,8 @@ impl InstanceState {
         effects
     }
 
-    /// Makes a wait-state call: answered from the journal during a replay,
-    /// otherwise stored, and then waited on.
+    /// Makes a wait-state call. During a replay the journal returns the
+    /// result; otherwise the call is stored and then waited on.
     async fn wait(&mut self, request: WaitRequest) -> wasmtime::Result<WaitOutcome> {
         let step = self.step;
         self.cpu_ticks = 0;
@@ -273,7 +273,7 @@ impl InstanceState {
                     Some(Signal::Resolved(resolution)) if resolution.step == step => {
                         break Ok(resolution);
                     }
-                    // A resolution the journal already answered.
+                    // A resolution that the journal already returned.
                     Some(Signal::Resolved(_)) => continue,
                     Some(Signal::Cancelled) => break Err(Abort::Cancelled),
                     None => break Err(Abort::Evicted),
@@ -385,7 +385,7 @@ fn task_size(task: &types::Task) -> usize {
     task.title.len() + actions + assignee + group + task.form.len()
 }
 
-/// Longest log line kept; the rest is cut.
+/// Maximum length of a log line; the rest is cut.
 const MAX_LOG_LINE: usize = 8 << 10;
 
 fn valid_field_name(name: &str) -> bool {

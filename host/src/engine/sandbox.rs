@@ -1,6 +1,6 @@
-//! What makes a workflow deterministic and contained: the journaled clocks,
-//! the seeded random source, the captured standard output and the resource
-//! limiter.
+//! The pieces that make a workflow deterministic and contained: the
+//! journaled clocks, the seeded random source, the captured standard output
+//! and the resource limiter.
 
 use std::io;
 use std::pin::Pin;

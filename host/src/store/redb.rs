@@ -1,9 +1,10 @@
 //! The embedded store: one redb file.
 //!
-//! Records are JSON in tables keyed for the lookups the host makes: journals
-//! by (instance, sequence), timers by (due time, instance, step) so that the
-//! next one is the first key, mailboxes by (instance, name, sequence) so that
-//! messages of one name come out in arrival order.
+//! Records are JSON in tables keyed for the lookups the host makes. Journals
+//! are keyed by (instance, sequence). Timers are keyed by (due time,
+//! instance, step), so the next one to fire is the first key. Mailboxes are
+//! keyed by (instance, name, sequence), so messages of one name come out in
+//! arrival order.
 
 use std::path::Path;
 
@@ -53,8 +54,8 @@ impl RedbStore {
             .set_cache_size(cache_bytes)
             .create(path)
             .map_err(|error| {
-            Error::internal(format!("cannot open database {}: {error}", path.display()))
-        })?;
+                Error::internal(format!("cannot open database {}: {error}", path.display()))
+            })?;
         let store = Self { db };
         store.write(|txn| {
             txn.open_table(COMPONENTS)?;
