@@ -204,11 +204,11 @@ async fn main() {
     // The first instances were evicted long ago (over the cap, or idle), so
     // each completion replays a journal before the instance can finish.
     let mut resumes = Vec::with_capacity(args.resume);
-    for task in tasks.iter().take(args.resume) {
+    for (n, task) in tasks.iter().enumerate().take(args.resume) {
         let sent = Instant::now();
         let response = client
             .post(format!("{base}/tasks/{task}/complete?sync=true"))
-            .json(&json!({"action": "done", "by": "bench"}))
+            .json(&json!({"action": "done", "by": format!("p{n}")}))
             .send()
             .await
             .expect("complete");
