@@ -61,7 +61,17 @@ fn guest(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
 }
 
-fn start_server(db: &Path, extra: &[String]) -> (Child, String) {
+/// The server process, killed when dropped, also when the benchmark panics.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(db: &Path, extra: &[String]) -> (ServerProcess, String) {
     let mut child = Command::new(layover_binary())
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
@@ -81,7 +91,7 @@ fn start_server(db: &Path, extra: &[String]) -> (Child, String) {
         .strip_prefix("layover listening on ")
         .expect("listening line")
         .to_owned();
-    (child, base)
+    (ServerProcess(child), base)
 }
 
 /// Returns the resident and peak resident memory of a process, in KiB.
@@ -122,7 +132,7 @@ async fn main() {
     let args = Args::parse();
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = dir.path().join("layover.redb");
-    let (mut child, base) = start_server(&db, &args.serve_args);
+    let (server, base) = start_server(&db, &args.serve_args);
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -141,7 +151,7 @@ async fn main() {
         upload.status()
     );
 
-    let (idle_rss, _) = memory_kib(child.id());
+    let (idle_rss, _) = memory_kib(server.0.id());
     println!("server idle: rss={} MiB", idle_rss / 1024);
 
     let limit = Arc::new(Semaphore::new(args.concurrency));
@@ -191,7 +201,7 @@ async fn main() {
         .json()
         .await
         .expect("health body");
-    let (rss, peak) = memory_kib(child.id());
+    let (rss, peak) = memory_kib(server.0.id());
     let db_size = std::fs::metadata(&db).map(|meta| meta.len()).unwrap_or(0);
     println!(
         "server with {} parked instances: rss={} MiB peak={} MiB, in memory: {health}, database={} MiB",
@@ -220,6 +230,5 @@ async fn main() {
         resumes,
     );
 
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 }
