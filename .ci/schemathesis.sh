@@ -24,7 +24,11 @@ fi
 # two cores (an estimate from local runs, not a limit the script enforces).
 max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-40}
 
-cargo build --quiet -p layover --bin layover
+# The same command as the test run builds the binary with the same features,
+# so after `cargo test --workspace` this compiles nothing. A plain `cargo
+# build -p layover` resolves features without the dev-dependencies and would
+# compile wasmtime a second time.
+cargo test --quiet --workspace --no-run
 binary=${CARGO_TARGET_DIR:-target}/debug/layover
 
 # The database, the config and the server log stay in $work after the run,
