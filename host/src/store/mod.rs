@@ -54,7 +54,7 @@ pub struct Resolution {
     pub at: Millis,
 }
 
-/// Where [`Store::deliver_message`] put a message.
+/// The destination [`Store::deliver_message`] chose for a message.
 #[derive(Debug, Clone)]
 pub enum Delivery {
     /// The instance was waiting for it.
@@ -63,7 +63,7 @@ pub enum Delivery {
     ToMailbox,
 }
 
-/// Which tasks [`Store::tasks`] lists.
+/// The filter of [`Store::tasks`].
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
     pub assignee: Option<String>,
@@ -112,7 +112,7 @@ pub trait Store: Send + Sync + 'static {
     fn runnable_instances(&self) -> Result<Vec<String>>;
 
     /// Records the wait-state call at `step` with the effects that came before
-    /// it, and parks the instance, unless the mailbox already holds the
+    /// it, and parks the instance, unless the mailbox already contains the
     /// message the call waits for. Fails with `instance_fenced` when the
     /// instance is not running at that step, so that a stale runner stops.
     fn begin_wait(
@@ -135,7 +135,7 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> Result<(TaskRecord, Resolution)>;
 
-    /// Gives an open task to one person; fails when someone else holds it.
+    /// Gives an open task to one person; fails when it is reserved for someone else.
     fn claim_task(&self, task_id: &str, by: &str) -> Result<TaskRecord>;
 
     /// Returns a claimed group task to its group.

@@ -109,6 +109,22 @@ fn load<T: DeserializeOwned>(
     }
 }
 
+/// Loads a task that must exist and be open: `task_not_found` or
+/// `task_not_open` otherwise.
+fn load_open_task(
+    tasks: &impl ReadableTable<&'static str, &'static [u8]>,
+    task_id: &str,
+) -> Result<TaskRecord> {
+    let task: TaskRecord = load(tasks, task_id)?.ok_or_else(|| Error::task_not_found(task_id))?;
+    if task.status != TaskStatus::Open {
+        return Err(Error::conflict(
+            "task_not_open",
+            format!("task {task_id} is {}, not open", task.status.as_str()),
+        ));
+    }
+    Ok(task)
+}
+
 /// The tables a change to an instance touches, open in one write transaction.
 struct InstanceTables<'txn> {
     instances: redb::Table<'txn, &'static str, &'static [u8]>,
@@ -577,14 +593,7 @@ impl Store for RedbStore {
     ) -> Result<(TaskRecord, Resolution)> {
         self.write(|txn| {
             let mut tasks = txn.open_table(TASKS)?;
-            let mut task: TaskRecord =
-                load(&tasks, task_id)?.ok_or_else(|| Error::task_not_found(task_id))?;
-            if task.status != TaskStatus::Open {
-                return Err(Error::conflict(
-                    "task_not_open",
-                    format!("task {task_id} is {}, not open", task.status.as_str()),
-                ));
-            }
+            let mut task: TaskRecord = load_open_task(&tasks, task_id)?;
             if !task.spec.actions.contains(&outcome.action) {
                 return Err(Error::unprocessable(
                     "action_not_allowed",
@@ -638,14 +647,7 @@ impl Store for RedbStore {
     fn claim_task(&self, task_id: &str, by: &str) -> Result<TaskRecord> {
         self.write(|txn| {
             let mut tasks = txn.open_table(TASKS)?;
-            let mut task: TaskRecord =
-                load(&tasks, task_id)?.ok_or_else(|| Error::task_not_found(task_id))?;
-            if task.status != TaskStatus::Open {
-                return Err(Error::conflict(
-                    "task_not_open",
-                    format!("task {task_id} is {}, not open", task.status.as_str()),
-                ));
-            }
+            let mut task: TaskRecord = load_open_task(&tasks, task_id)?;
             match task.claimed_by.as_deref() {
                 Some(holder) if holder == by => return Ok(task),
                 Some(holder) => {
@@ -665,14 +667,7 @@ impl Store for RedbStore {
     fn release_task(&self, task_id: &str, by: &str) -> Result<TaskRecord> {
         self.write(|txn| {
             let mut tasks = txn.open_table(TASKS)?;
-            let mut task: TaskRecord =
-                load(&tasks, task_id)?.ok_or_else(|| Error::task_not_found(task_id))?;
-            if task.status != TaskStatus::Open {
-                return Err(Error::conflict(
-                    "task_not_open",
-                    format!("task {task_id} is {}, not open", task.status.as_str()),
-                ));
-            }
+            let mut task: TaskRecord = load_open_task(&tasks, task_id)?;
             if task.spec.assignee.is_some() {
                 return Err(Error::conflict(
                     "task_assigned",
